@@ -1,0 +1,83 @@
+// Package labtest shares one real lab (MariaDB servers, sshd) between the
+// tests of a package, and builds the decant binary for end-to-end tests.
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decant-sh/decant/internal/lab"
+)
+
+// Main starts a lab for the package's tests, runs them, and stops it.
+// Call it from TestMain: os.Exit(labtest.Main(m, &theLab, opts)).
+func Main(m *testing.M, out **lab.Lab, o lab.Options) int {
+	dir, err := os.MkdirTemp("", "decant-lab-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labtest:", err)
+		return 1
+	}
+	o.Dir = dir
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	l, err := lab.Start(ctx, o)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labtest: start lab:", err)
+		os.RemoveAll(dir)
+		return 1
+	}
+	*out = l
+	code := m.Run()
+	if err := l.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "labtest: stop lab:", err)
+	}
+	if code == 0 {
+		_ = l.RemoveAll()
+		os.RemoveAll(dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "labtest: lab files kept in", dir)
+	}
+	return code
+}
+
+// RepoRoot finds the module root from this source file.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// BuildDecant builds the binary (with -race when the tests run with it)
+// into dir and returns its path.
+func BuildDecant(dir string) (string, error) {
+	bin := filepath.Join(dir, "decant")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "./cmd/decant")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = RepoRoot()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// SSHHost returns the runbook address of the lab sshd.
+func SSHHost(l *lab.Lab) string {
+	return fmt.Sprintf("ssh://%s@%s", l.SSH.User, l.SSH.Addr)
+}
+
+// Indent indents text for YAML block embedding.
+func Indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad)
+}
