@@ -93,4 +93,3 @@ func newLabCmd(ios *IO) *cobra.Command {
 		},
 	}
 }
-

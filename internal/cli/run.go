@@ -360,4 +360,3 @@ func runTranscript(ios *IO, o *TranscriptOptions) error {
 	}
 	return t.WriteMarkdown(w)
 }
-
