@@ -40,8 +40,9 @@ func dnsAuthority(ctx context.Context, env *steps.Env) (*dnsq.Authority, error) 
 // dnsLastRecord returns the newest journal record of kind that was not
 // undone, with its receipt decoded as an RFC 2136 receipt.
 func dnsLastRecord(env *steps.Env, kind string) (*dnsq.Receipt, time.Time, bool) {
-	for i := len(env.History) - 1; i >= 0; i-- {
-		rec := env.History[i]
+	hist := env.Records()
+	for i := len(hist) - 1; i >= 0; i-- {
+		rec := hist[i]
 		if rec.Kind != kind || rec.Undone {
 			continue
 		}

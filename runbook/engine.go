@@ -75,6 +75,7 @@ func Open(rb *Runbook, o Options) (*Engine, error) {
 		Conn:     o.Conn,
 		Now:      o.Now,
 	}
+	e.Env.HistoryFunc = e.history
 	for _, st := range rb.Steps() {
 		if e.states[st.ID] == nil {
 			e.states[st.ID] = &StepState{ID: st.ID, Kind: st.Kind, Status: StatusPending}
@@ -98,6 +99,22 @@ func whoami() (string, string) {
 	}
 	h, _ := os.Hostname()
 	return name, h
+}
+
+// history lists finished, not undone actions by finish order: what checks
+// such as dns.ttl read (when was the TTL lowered?).
+func (e *Engine) history() []steps.Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []steps.Record
+	for id, s := range e.states {
+		if s.Status != StatusDone || s.FinishedSeq == 0 {
+			continue
+		}
+		out = append(out, steps.Record{StepID: id, Kind: s.Kind, Time: s.Ended, Receipt: s.Receipt, Seq: s.FinishedSeq})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
 }
 
 // Session identifies this process's run in the journal.

@@ -40,12 +40,11 @@ func (e *exitError) Error() string { return e.msg }
 
 // IO holds the process's streams and whether each is a terminal.
 type IO struct {
-	In         io.Reader
-	Out, Err   io.Writer
-	InTTY      bool
-	OutTTY     bool
-	stdinBuf   *bufio.Reader
-	stdinIsNil bool
+	In       io.Reader
+	Out, Err io.Writer
+	InTTY    bool
+	OutTTY   bool
+	stdinBuf *bufio.Reader
 }
 
 // Stdin returns a buffered stdin for prompts, or nil when there is no
@@ -133,7 +132,9 @@ stopped, and exports the run as a transcript.`,
 		newTranscriptCmd(ios),
 		newRunbookCmd(ios),
 		newNoteCmd(ios),
+		newPropagationCmd(ios),
 		newLabCmd(ios),
+		newDemoCmd(ios),
 		newVersionCmd(ios),
 		newManCmd(ios),
 	)

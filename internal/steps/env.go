@@ -25,8 +25,10 @@ type Env struct {
 	Settings Settings
 	Secrets  *secret.Set
 	Conn     Connector
-	// History lists completed actions from the journal, oldest first.
-	History []Record
+	// History lists completed actions, oldest first, when set directly
+	// (tests); the engine sets HistoryFunc instead. Read it with Records.
+	History     []Record
+	HistoryFunc func() []Record
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -68,6 +70,15 @@ type Record struct {
 	Time    time.Time       `json:"time"`
 	Receipt json.RawMessage `json:"receipt,omitempty"`
 	Undone  bool            `json:"undone,omitempty"`
+	Seq     int64           `json:"seq,omitempty"` // journal order
+}
+
+// Records returns the finished actions so far, oldest first.
+func (e *Env) Records() []Record {
+	if e.HistoryFunc != nil {
+		return e.HistoryFunc()
+	}
+	return e.History
 }
 
 // Clock returns Env.Now or time.Now.
