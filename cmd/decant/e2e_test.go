@@ -373,3 +373,39 @@ func TestUnreachableHost(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Confirmations come from stdin when there is someone to ask, from --yes
+// otherwise; without either the run stops before the step.
+func TestPlainConfirmations(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "confirmed")
+	rb, _ := runbookFor(t, theLab.SSH.KnownHostsFile, fmt.Sprintf(`  - name: p
+    steps:
+      - id: risky
+        shell: target
+        run: touch %s
+        confirm: true
+`, marker))
+	r := run(t, "", "run", "--plain", rb)
+	if r.code != 3 || !strings.Contains(r.stdout, "pass --yes") {
+		t.Fatalf("no tty, no --yes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cmd := exec.Command(decant, "run", "--plain", rb)
+	cmd.Env = append(os.Environ(), "DECANT_ASSUME_TTY_IN=1")
+	cmd.Stdin = strings.NewReader("n\n")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "Run risky") || !strings.Contains(string(out), "not confirmed") {
+		t.Fatalf("refusal on stdin:\n%s", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("step ran although refused")
+	}
+	cmd = exec.Command(decant, "run", "--plain", rb)
+	cmd.Env = append(os.Environ(), "DECANT_ASSUME_TTY_IN=1")
+	cmd.Stdin = strings.NewReader("y\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("confirmed run: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("confirmed step did not run")
+	}
+}
