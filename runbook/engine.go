@@ -505,12 +505,39 @@ func (e *Engine) Blocked(id string) string {
 			continue
 		}
 		for _, o := range ph.Steps {
-			if o.Type == TypeCheck && e.State(o.ID).Status == StatusFailed {
+			if o.Type == TypeCheck && e.State(o.ID).Status == StatusFailed && !fixes(e.State(o.ID).Findings, st.Kind) {
 				return o.ID
 			}
 		}
 	}
 	return ""
+}
+
+// fixes reports whether kind is the fix action a failing finding offers: the
+// fix must be allowed to run although its check fails.
+func fixes(fs []steps.Finding, kind string) bool {
+	for _, f := range fs {
+		if f.Status == steps.Fail && f.FixAction != kind {
+			return false
+		}
+	}
+	return true
+}
+
+// FixedBy lists the failed checks whose failures all name kind as their fix
+// action: the checks to run again once that action has run.
+func (e *Engine) FixedBy(kind string) []string {
+	var out []string
+	for _, st := range e.RB.Steps() {
+		if st.Type != TypeCheck {
+			continue
+		}
+		s := e.State(st.ID)
+		if s.Status == StatusFailed && fixes(s.Findings, kind) {
+			out = append(out, st.ID)
+		}
+	}
+	return out
 }
 
 // Close records the end of the session and closes the journal.

@@ -92,7 +92,7 @@ func (d *Driver) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	failedChecks := 0
+	failed := map[string]bool{} // checks failing in this session
 	for _, st := range e.RB.Steps() {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -112,7 +112,7 @@ func (d *Driver) Run(ctx context.Context) error {
 				if e.State(st.ID).Status == runbook.StatusWaived {
 					continue
 				}
-				failedChecks++
+				failed[st.ID] = true
 				continue
 			}
 			if err != nil {
@@ -120,17 +120,30 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if failedChecks > 0 {
+		if len(failed) > 0 {
 			if b := e.Blocked(st.ID); b != "" {
 				d.say("stopped: check %s failed; fix it and run again, or waive it with --waive %s=REASON", b, e.RB.Step(b).Kind)
 				return ErrStopped
 			}
 		}
+		fixed := e.FixedBy(st.Kind)
 		if err := d.runAction(ctx, st); err != nil {
 			return err
 		}
+		// A fix action ran: its checks are run again, and no longer count
+		// as failed if they now pass.
+		for _, id := range fixed {
+			if !failed[id] {
+				continue
+			}
+			if err := e.Run(ctx, id, nil); err == nil {
+				delete(failed, id)
+			} else if !errors.Is(err, runbook.ErrCheckFailed) {
+				return err
+			}
+		}
 	}
-	if failedChecks > 0 {
+	if len(failed) > 0 {
 		return ErrStopped
 	}
 	return nil
