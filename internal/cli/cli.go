@@ -126,6 +126,7 @@ stopped, and exports the run as a transcript.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newInitCmd(ios),
 		newRunCmd(ios),
 		newCheckCmd(ios),
 		newUndoCmd(ios),
