@@ -300,7 +300,7 @@ func (p *parseState) build(raw *rawFile) *Runbook {
 }
 
 func (p *parseState) buildStep(rb *Runbook, phase, path string, rs rawStep) *Step {
-	st := &Step{ID: rs.ID, Title: rs.Title, Phase: phase, Confirm: rs.Confirm, ConfirmText: rs.ConfirmText, Timeout: rs.Timeout, params: rs.With}
+	st := &Step{ID: rs.ID, Title: rs.Title, Phase: phase, Confirm: rs.Confirm || rs.ConfirmText != "", ConfirmText: rs.ConfirmText, Timeout: rs.Timeout, params: rs.With}
 	st.Line = p.node(path).GetToken().Position.Line
 	n := 0
 	for _, s := range []string{rs.Check, rs.Action, rs.Shell} {

@@ -137,7 +137,25 @@ func finish(ctx context.Context, ios *IO, e *runbook.Engine, err, cerr error) er
 }
 
 func runTUI(ctx context.Context, ios *IO, o *RunOptions) error {
-	return errors.New("the TUI is not built in yet: use --plain")
+	// The TUI installs its own host key prompt: the connector calls it
+	// from an engine goroutine and the UI answers through a channel.
+	e, conn, err := openEngine(ios, o.Runbook, nil)
+	if err != nil {
+		return err
+	}
+	err = applyWaivers(e, o.Waive)
+	if err == nil {
+		err = tui.Run(ctx, e, conn, tui.Options{UTC: o.UTC, OnInterrupted: o.OnInterrupted, Input: ios.In, Output: ios.Out})
+	}
+	cerr := e.Close()
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		fmt.Fprintf(ios.Err, "decant: interrupted; the journal (%s) has every step, run again to resume\n", e.JournalPath())
+		return &exitError{code: ExitSignal}
+	}
+	if err == nil && cerr == nil && ctx.Err() == nil {
+		fmt.Fprintf(ios.Out, "decant: state saved in %s; run decant run %s again to resume\n", e.JournalPath(), o.Runbook)
+	}
+	return finish(ctx, ios, e, err, cerr)
 }
 
 // CheckOptions are decant check's flags.
