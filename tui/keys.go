@@ -34,7 +34,7 @@ func newKeyMap() keyMap {
 		Skip:       b([]string{"s"}, "s", "skip it, with a reason"),
 		Note:       b([]string{"a"}, "a", "add a note to the journal"),
 		Waive:      b([]string{"w"}, "w", "waive a failed check"),
-		Stop:       b([]string{"x"}, "x", "stop a running step"),
+		Stop:       b([]string{"x"}, "x", "stop a running step or a live refresh"),
 		Phase:      b([]string{"c"}, "c", "run the phase's checks"),
 		Failure:    b([]string{"f"}, "f", "jump to the first failure"),
 		Follow:     b([]string{"F"}, "F", "follow running steps on/off"),

@@ -45,12 +45,15 @@ type progressInfo struct {
 // eventsMsg batches from the bridge, with state snapshots, so Update never
 // takes the engine's lock.
 type model struct {
-	rb   *runbook.Runbook
-	run  *runner
-	opts Options
-	keys keyMap
-	st   *styles
-	bar  progress.Model
+	// watching are the dns.propagation checks re-run every watchEvery
+	// until every resolver shows the new address (x stops watching).
+	watching map[string]bool
+	rb       *runbook.Runbook
+	run      *runner
+	opts     Options
+	keys     keyMap
+	st       *styles
+	bar      progress.Model
 
 	isDark        bool
 	width, height int
@@ -245,7 +248,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case planMsg:
 		return m, m.onPlan(msg)
 	case opDoneMsg:
-		return m, m.onOpDone(msg)
+		return m, tea.Batch(m.onOpDone(msg), m.watch(msg))
+	case watchMsg:
+		return m, m.onWatch(msg)
 	case phaseDoneMsg:
 		return m, m.onPhaseDone(msg)
 	case flushMsg:
@@ -805,6 +810,11 @@ func (m *model) stopSelected() tea.Cmd {
 	if st == nil {
 		return nil
 	}
+	if m.watching[st.ID] && m.busy[st.ID] == "" {
+		delete(m.watching, st.ID)
+		m.say("Stopped watching "+st.ID+"; enter runs it again.", false)
+		return nil
+	}
 	s := m.states[st.ID].Status
 	if s != runbook.StatusRunning && s != runbook.StatusUndoing {
 		m.say(st.ID+" is not running.", false)
@@ -1128,4 +1138,41 @@ func (m *model) answer(d *dialog) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// watchEvery is how often a lagging dns.propagation check refreshes.
+const watchEvery = 5 * time.Second
+
+// watchMsg asks for the next refresh of a watched check.
+type watchMsg struct{ id string }
+
+// watch keeps a dns.propagation check refreshing live after a run that
+// found resolvers still on the old answer, until all agree or x is pressed.
+func (m *model) watch(o opDoneMsg) tea.Cmd {
+	st := m.step(o.id)
+	if o.op != opRun || st == nil || st.Kind != "dns.propagation" {
+		return nil
+	}
+	if o.status == runbook.StatusPassed || o.err != nil && !errors.Is(o.err, runbook.ErrCheckFailed) {
+		if m.watching[o.id] && o.err == nil {
+			delete(m.watching, o.id)
+			m.say(o.id+": every resolver shows the new address.", false)
+		}
+		return nil
+	}
+	if m.watching == nil {
+		m.watching = map[string]bool{}
+	}
+	m.watching[o.id] = true
+	m.say(fmt.Sprintf("%s: resolvers still lag; refreshing every %s (x stops watching).", o.id, watchEvery), false)
+	return tea.Tick(watchEvery, func(time.Time) tea.Msg { return watchMsg{o.id} })
+}
+
+func (m *model) onWatch(w watchMsg) tea.Cmd {
+	st := m.step(w.id)
+	if !m.watching[w.id] || st == nil || m.busy[w.id] != "" {
+		return nil
+	}
+	m.busy[w.id] = opRun
+	return m.run.run(w.id, nil, "")
 }

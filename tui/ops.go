@@ -93,6 +93,9 @@ type opDoneMsg struct {
 	op  opKind
 	id  string
 	err error
+	// status is the step's status when the call returned (read in the
+	// command's goroutine, so Update never asks the engine).
+	status runbook.StepStatus
 }
 
 // planPurpose says what to do with a plan once it is made.
@@ -128,7 +131,8 @@ func (r *runner) call(op opKind, id string, f func(ctx context.Context) error) t
 			return opDoneMsg{op: op, id: id, err: errShuttingDown}
 		}
 		defer r.leave()
-		return opDoneMsg{op: op, id: id, err: f(r.ctx)}
+		err := f(r.ctx)
+		return opDoneMsg{op: op, id: id, err: err, status: r.e.State(id).Status}
 	}
 }
 
