@@ -505,7 +505,7 @@ func (e *Engine) Blocked(id string) string {
 			continue
 		}
 		for _, o := range ph.Steps {
-			if o.Type == TypeCheck && e.State(o.ID).Status == StatusFailed && !fixes(e.State(o.ID).Findings, st.Kind) {
+			if o.Type == TypeCheck && e.State(o.ID).Status == StatusFailed && !OffersFix(e.State(o.ID).Findings, st.Kind) {
 				return o.ID
 			}
 		}
@@ -513,9 +513,9 @@ func (e *Engine) Blocked(id string) string {
 	return ""
 }
 
-// fixes reports whether kind is the fix action a failing finding offers: the
-// fix must be allowed to run although its check fails.
-func fixes(fs []steps.Finding, kind string) bool {
+// OffersFix reports whether every failure among a check's findings names
+// kind as its fix action: that action may run although the check fails.
+func OffersFix(fs []steps.Finding, kind string) bool {
 	for _, f := range fs {
 		if f.Status == steps.Fail && f.FixAction != kind {
 			return false
@@ -533,7 +533,7 @@ func (e *Engine) FixedBy(kind string) []string {
 			continue
 		}
 		s := e.State(st.ID)
-		if s.Status == StatusFailed && fixes(s.Findings, kind) {
+		if s.Status == StatusFailed && OffersFix(s.Findings, kind) {
 			out = append(out, st.ID)
 		}
 	}

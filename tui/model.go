@@ -188,14 +188,41 @@ func (m *model) idleHintAfter(done string) string {
 // nextStep is the first step that is not settled and not running.
 func (m *model) nextStep() *runbook.Step { return m.nextStepAfter("") }
 
+// nextStepAfter is the first step left to do. A check that already failed
+// is passed over while other steps remain: running it again changes
+// nothing until its fix has run (which re-runs it), and its fix is often
+// the next action.
 func (m *model) nextStepAfter(skip string) *runbook.Step {
+	var failedCheck *runbook.Step
 	for _, st := range m.list.steps {
 		s := m.states[st.ID].Status
 		if st.ID != skip && !s.Settled() && s != runbook.StatusRunning && s != runbook.StatusUndoing && m.busy[st.ID] == "" {
+			if st.Type == runbook.TypeCheck && s == runbook.StatusFailed {
+				if failedCheck == nil {
+					failedCheck = st
+				}
+				continue
+			}
 			return st
 		}
 	}
-	return nil
+	return failedCheck
+}
+
+// fixedBy lists the failed checks whose failures all name kind as their
+// fix action: they run again once that action has run.
+func (m *model) fixedBy(kind string) []*runbook.Step {
+	var out []*runbook.Step
+	for _, st := range m.list.steps {
+		s := m.states[st.ID]
+		if st.Type != runbook.TypeCheck || s.Status != runbook.StatusFailed || m.busy[st.ID] != "" {
+			continue
+		}
+		if runbook.OffersFix(s.Findings, kind) {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func (m *model) step(id string) *runbook.Step { return m.rb.Step(id) }
@@ -585,13 +612,14 @@ func (m *model) blocked(st *runbook.Step) string {
 			continue
 		}
 		for _, o := range ph.Steps {
-			if o.Type == runbook.TypeCheck && m.states[o.ID].Status == runbook.StatusFailed {
+			if o.Type == runbook.TypeCheck && m.states[o.ID].Status == runbook.StatusFailed && !runbook.OffersFix(m.states[o.ID].Findings, st.Kind) {
 				return o.ID
 			}
 		}
 	}
 	return ""
 }
+
 
 // needsTSIG reports a DNS action while the runbook leaves the TSIG key
 // open: the operator is asked for its path.
@@ -912,6 +940,17 @@ func (m *model) onOpDone(o opDoneMsg) tea.Cmd {
 	switch o.op {
 	case opRun:
 		m.say(o.id+" finished. "+m.idleHintAfter(o.id), false)
+		// A fix action ran: the checks it fixes run again.
+		if st := m.step(o.id); st != nil && st.Type != runbook.TypeCheck {
+			var cmds []tea.Cmd
+			for _, c := range m.fixedBy(st.Kind) {
+				m.busy[c.ID] = opRun
+				cmds = append(cmds, m.run.run(c.ID, nil, ""))
+			}
+			if len(cmds) > 0 {
+				return tea.Batch(append(cmds, m.animate())...)
+			}
+		}
 	case opUndo:
 		m.say(o.id+" undone. "+m.idleHint(), false)
 	case opSkip:
