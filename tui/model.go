@@ -620,7 +620,6 @@ func (m *model) blocked(st *runbook.Step) string {
 	return ""
 }
 
-
 // needsTSIG reports a DNS action while the runbook leaves the TSIG key
 // open: the operator is asked for its path.
 func (m *model) needsTSIG(st *runbook.Step) bool {
