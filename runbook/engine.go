@@ -456,13 +456,19 @@ func (e *Engine) Undo(ctx context.Context, id string) error {
 func (e *Engine) Undoable() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return UndoOrder(e.RB, func(id string) *StepState { return e.states[id] })
+}
+
+// UndoOrder lists rb's actions that recorded a change, newest first: the
+// order to undo a whole run in. state returns a step's state (nil: none).
+func UndoOrder(rb *Runbook, state func(id string) *StepState) []string {
 	type item struct {
 		id  string
 		seq int64
 	}
 	var items []item
-	for _, st := range e.RB.Steps() {
-		s := e.states[st.ID]
+	for _, st := range rb.Steps() {
+		s := state(st.ID)
 		if st.Type == TypeCheck || s == nil || len(s.Receipt) == 0 {
 			continue
 		}

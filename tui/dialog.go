@@ -30,6 +30,7 @@ const (
 	dlgQuit                          // quit while steps run
 	dlgStop                          // stop a running step
 	dlgTSIG                          // a value the runbook left open
+	dlgUndoAll                       // undo every recorded change, newest first
 )
 
 // hostKeyReq is a host key question from an engine goroutine; the answer
@@ -50,6 +51,7 @@ type dialog struct {
 	form  *huh.Form
 
 	plan    *steps.Plan
+	ids     []string // dlgUndoAll: the steps to undo, newest first
 	hostKey hostKeyReq
 
 	ok     bool

@@ -44,3 +44,27 @@ phases:
 		t.Fatalf("env file not copied: %v", err)
 	}
 }
+
+// U undoes the whole run, newest first, after one confirmation.
+func TestUndoAll(t *testing.T) {
+	rb, dir := writeRunbook(t, `  - name: p
+    steps:
+      - {id: one, shell: source, run: 'echo one >> "$TUITEST/log"', undo: 'echo undo-one >> "$TUITEST/log"'}
+      - {id: two, shell: source, run: 'echo two >> "$TUITEST/log"', undo: 'echo undo-two >> "$TUITEST/log"'}
+`)
+	h := startUI(t, rb, dir, 100, 30)
+	h.keys("n")
+	h.waitFor("one", func(s string) bool { return hasMark(s, "one", "✓") })
+	h.keys("n")
+	h.waitFor("two", func(s string) bool { return hasMark(s, "two", "✓") })
+	h.keys("U")
+	h.waitText("Undo these 2 steps, newest first")
+	h.keys("y")
+	h.waitFor("all undone", func(s string) bool {
+		return hasMark(s, "one", "↶") && hasMark(s, "two", "↶") && strings.Contains(s, "Undid 2 steps")
+	})
+	b, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if string(b) != "one\ntwo\nundo-two\nundo-one\n" {
+		t.Fatalf("log = %q", b)
+	}
+}

@@ -9,6 +9,7 @@ import (
 type keyMap struct {
 	Up, Down, Top, Bottom, Focus  key.Binding
 	Run, Next, Plan, Retry, Undo  key.Binding
+	UndoAll                       key.Binding
 	Skip, Note, Waive, Stop       key.Binding
 	Phase, Failure, Follow        key.Binding
 	Search, SearchNext, SearchPrv key.Binding
@@ -31,10 +32,11 @@ func newKeyMap() keyMap {
 		Plan:       b([]string{"p"}, "p", "show its plan (dry run)"),
 		Retry:      b([]string{"r"}, "r", "run it again (retry)"),
 		Undo:       b([]string{"u"}, "u", "undo it (record shown first)"),
+		UndoAll:    b([]string{"U"}, "U", "undo the whole run"),
 		Skip:       b([]string{"s"}, "s", "skip it, with a reason"),
 		Note:       b([]string{"a"}, "a", "add a note to the journal"),
 		Waive:      b([]string{"w"}, "w", "waive a failed check"),
-		Stop:       b([]string{"x"}, "x", "stop a running step or a live refresh"),
+		Stop:       b([]string{"x"}, "x", "stop a step or a refresh"),
 		Phase:      b([]string{"c"}, "c", "run the phase's checks"),
 		Failure:    b([]string{"f"}, "f", "jump to the first failure"),
 		Follow:     b([]string{"F"}, "F", "follow running steps on/off"),
@@ -51,7 +53,7 @@ func newKeyMap() keyMap {
 // helpGroups is the layout of the help view.
 func (k keyMap) helpGroups() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Run, k.Next, k.Plan, k.Retry, k.Undo, k.Skip, k.Waive, k.Stop, k.Phase, k.Note, k.Help},
+		{k.Run, k.Next, k.Plan, k.Retry, k.Undo, k.UndoAll, k.Skip, k.Waive, k.Stop, k.Phase, k.Note, k.Help},
 		{k.Up, k.Down, k.Top, k.Bottom, k.Focus, k.PageUp, k.Failure, k.Follow, k.Search, k.SearchNext, k.Quit},
 	}
 }

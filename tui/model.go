@@ -276,6 +276,17 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onPlan(msg)
 	case opDoneMsg:
 		return m, tea.Batch(m.onOpDone(msg), m.watch(msg))
+	case undoAllMsg:
+		for _, id := range msg.ids {
+			delete(m.busy, id)
+		}
+		switch {
+		case msg.err != nil && !errors.Is(msg.err, errShuttingDown):
+			m.say("undo stopped at "+msg.failed+": "+firstLine(msg.err.Error()), true)
+		case msg.err == nil:
+			m.say(fmt.Sprintf("Undid %d steps, newest first. %s", len(msg.ids), m.idleHint()), false)
+		}
+		return m, nil
 	case watchMsg:
 		return m, m.onWatch(msg)
 	case phaseDoneMsg:
@@ -505,6 +516,8 @@ func (m *model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.planSelected()
 	case key.Matches(k, keys.Undo):
 		return m.undoSelected()
+	case key.Matches(k, keys.UndoAll):
+		return m.undoAllAsk()
 	case key.Matches(k, keys.Skip):
 		return m.skipSelected()
 	case key.Matches(k, keys.Note):
@@ -758,6 +771,34 @@ func (m *model) undoSelected() tea.Cmd {
 	}
 	d := newDialog(dlgUndo, st.ID, "Undo: "+st.ID, body)
 	d.withForm(d.confirmField("Undo it now?", "Undo it", "Keep it"))
+	return m.pushDialog(d)
+}
+
+// undoAllAsk shows every recorded change, newest first, and asks before
+// undoing them all (the rehearsal's last step).
+func (m *model) undoAllAsk() tea.Cmd {
+	if m.anyRunning() {
+		m.say("A step is running: wait for it, or stop it (x), before undoing the run.", false)
+		return nil
+	}
+	ids := runbook.UndoOrder(m.rb, func(id string) *runbook.StepState {
+		if s, ok := m.states[id]; ok {
+			return &s
+		}
+		return nil
+	})
+	if len(ids) == 0 {
+		m.say("Nothing to undo: no action has recorded a change.", false)
+		return nil
+	}
+	body := []string{fmt.Sprintf("Undo these %d steps, newest first, each from its journal record:", len(ids)), ""}
+	for _, id := range ids {
+		body = append(body, "  "+named(m.step(id)))
+	}
+	body = append(body, "", "It stops at the first undo that fails.")
+	d := newDialog(dlgUndoAll, "", "Undo the whole run", body)
+	d.ids = ids
+	d.withForm(d.confirmField("Undo them all now?", "Undo them all", "Keep them"))
 	return m.pushDialog(d)
 }
 
@@ -1122,6 +1163,15 @@ func (m *model) answer(d *dialog) tea.Cmd {
 			return tea.Batch(m.run.run(d.step, d.plan, "confirmed by operator, typed "+strings.TrimSpace(d.text)), m.animate())
 		}
 		m.say(d.step+" not run: the confirmation was not typed.", false)
+	case dlgUndoAll:
+		if ok && d.ok {
+			for _, id := range d.ids {
+				m.busy[id] = opUndo
+			}
+			m.say(fmt.Sprintf("Undoing %d steps, newest first...", len(d.ids)), false)
+			return tea.Batch(m.run.undoAll(d.ids), m.animate())
+		}
+		m.say("Nothing undone.", false)
 	case dlgUndo:
 		if ok && d.ok {
 			m.busy[d.step] = opUndo

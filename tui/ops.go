@@ -147,6 +147,29 @@ func (r *runner) run(id string, plan *steps.Plan, confirmed string) tea.Cmd {
 	})
 }
 
+// undoAllMsg reports the end of an undo of the whole run.
+type undoAllMsg struct {
+	ids    []string
+	failed string
+	err    error
+}
+
+// undoAll undoes ids in order (newest first), stopping at the first failure.
+func (r *runner) undoAll(ids []string) tea.Cmd {
+	return func() tea.Msg {
+		if !r.enter() {
+			return undoAllMsg{ids: ids, err: errShuttingDown}
+		}
+		defer r.leave()
+		for _, id := range ids {
+			if err := r.e.Undo(r.ctx, id); err != nil {
+				return undoAllMsg{ids: ids, failed: id, err: err}
+			}
+		}
+		return undoAllMsg{ids: ids}
+	}
+}
+
 func (r *runner) undo(id string) tea.Cmd {
 	return r.call(opUndo, id, func(ctx context.Context) error { return r.e.Undo(ctx, id) })
 }
