@@ -40,7 +40,7 @@ prints the transcript's path.`,
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "where to put the lab and runbook (default: a new temp dir)")
 	cmd.Flags().BoolVar(&o.Plain, "plain", false, "run and undo everything in plain mode, no TUI")
-	cmd.Flags().BoolVar(&o.Keep, "keep", false, "leave the servers running on exit (stop with: decant lab down --dir DIR/lab)")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "leave the MariaDB servers and sshd running on exit, to inspect them (stop with: decant lab down --dir DIR/lab)")
 	return cmd
 }
 
@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, ios *IO, o *DemoOptions) error {
 	logf("runbook: %s", d.Runbook)
 	var runErr error
 	if !o.Plain && ios.OutTTY && ios.InTTY && tui.Available() {
-		runErr = runTUI(ctx, ios, &RunOptions{Runbook: d.Runbook})
+		runErr = runTUI(ctx, ios, &RunOptions{Runbook: d.Runbook, demo: !o.Keep})
 	} else {
 		runErr = demoPlain(ctx, ios, d)
 	}
@@ -74,7 +74,9 @@ func runDemo(ctx context.Context, ios *IO, o *DemoOptions) error {
 		fmt.Fprintf(ios.Out, "transcript: %s\n", out)
 	}
 	if o.Keep {
-		fmt.Fprintf(ios.Out, "servers still running; stop them with: decant lab down --dir %s\n", filepath.Join(dir, "lab"))
+		fmt.Fprintf(ios.Out, "the MariaDB servers and sshd still run (the DNS and web servers lived in this process); stop them with: decant lab down --dir %s\n", filepath.Join(dir, "lab"))
+	} else {
+		fmt.Fprintln(ios.Out, "the demo's servers are stopped; run decant demo again for a fresh lab (--keep leaves them running)")
 	}
 	return runErr
 }

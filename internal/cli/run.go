@@ -26,6 +26,8 @@ type RunOptions struct {
 	OnInterrupted string
 	Waive         []string
 	UTC           bool
+	// demo: the lab goes away on exit, so there is nothing to resume.
+	demo bool
 }
 
 func newRunCmd(ios *IO) *cobra.Command {
@@ -152,7 +154,7 @@ func runTUI(ctx context.Context, ios *IO, o *RunOptions) error {
 		fmt.Fprintf(ios.Err, "decant: interrupted; the journal (%s) has every step, run again to resume\n", e.JournalPath())
 		return &exitError{code: ExitSignal}
 	}
-	if err == nil && cerr == nil && ctx.Err() == nil {
+	if err == nil && cerr == nil && ctx.Err() == nil && !o.demo {
 		fmt.Fprintf(ios.Out, "decant: state saved in %s; run decant run %s again to resume\n", e.JournalPath(), o.Runbook)
 	}
 	return finish(ctx, ios, e, err, cerr)

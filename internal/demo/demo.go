@@ -16,6 +16,7 @@ import (
 
 	"github.com/decant-sh/decant/internal/dnslab"
 	"github.com/decant-sh/decant/internal/lab"
+	"github.com/decant-sh/decant/internal/weblab"
 )
 
 // Zone is the demo's DNS zone; the cut-over asks for Domain to be typed.
@@ -32,6 +33,7 @@ type Demo struct {
 	Runbook string
 	Lab     *lab.Lab
 	DNS     *dnslab.Lab
+	Web     *weblab.Lab
 	OldRoot string // the old host's tree (source files)
 	NewRoot string // the new host's tree (target root)
 }
@@ -63,6 +65,18 @@ func Start(ctx context.Context, dir string, logf func(string, ...any)) (*Demo, e
 		d.Stop()
 		return nil, err
 	}
+	logf("starting the old and new web servers for %s ...", Domain)
+	if err := os.MkdirAll(filepath.Join(dir, "web"), 0o700); err != nil {
+		d.Stop()
+		return nil, err
+	}
+	web, err := weblab.Start(weblab.Options{Dir: filepath.Join(dir, "web"), OldRoot: d.OldRoot, NewRoot: d.NewRoot,
+		Vhosts: map[string]string{Domain: "/var/www/shop", "www." + Domain: "/var/www/shop"}})
+	if err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("demo web: %w", err)
+	}
+	d.Web = web
 	if err := d.writeRunbook(); err != nil {
 		d.Stop()
 		return nil, err
@@ -72,6 +86,9 @@ func Start(ctx context.Context, dir string, logf func(string, ...any)) (*Demo, e
 
 // Stop stops every server; the runbook, journal and transcript stay.
 func (d *Demo) Stop() {
+	if d.Web != nil {
+		_ = d.Web.Close()
+	}
 	if d.DNS != nil {
 		d.DNS.Stop()
 	}
@@ -185,7 +202,7 @@ func (d *Demo) writeRunbook() error {
 	err := runbookTmpl.Execute(&b, map[string]any{
 		"D": d, "SSH": fmt.Sprintf("ssh://%s@%s", d.Lab.SSH.User, d.Lab.SSH.Addr), "L": d.Lab,
 		"Zone": Zone, "OldIP": OldIP, "NewIP": NewIP, "DNS": d.DNS,
-		"Resolvers": strings.Join(quoteAll(d.DNS.Resolvers), ", "),
+		"Resolvers": strings.Join(quoteAll(d.DNS.Resolvers), ", "), "Web": d.Web, "Domain": Domain,
 	})
 	if err != nil {
 		return err
@@ -246,19 +263,61 @@ phases:
   - name: preflight
     steps:
       - check: ssh.reachable
-        with: {host: target, tools: [sh, rsync]}
+        with: {host: target, tools: [sh, rsync, mysql]}
+      - check: mysql.version
+      - check: mysql.debian_sys_maint
+      - check: mysql.space
+      - check: mysql.users
+      - check: env.parity
+        with: {files: [/var/www/shop/.env]}
+      - check: cron.parity
+        with: {cron_d: /etc/cron.d, no_timers: true}
       - check: dns.ttl
+      - check: tls.cert
+        with: {address: {{printf "%q" .Web.New.HTTPSAddr}}, ca_file: {{.Web.CA.File}}}
   - name: prepare
     steps:
       - action: dns.set_ttl
-      - id: copy-files
-        title: copy the docroot to the new host
-        shell: source
-        run: rsync -a --mkpath -e "ssh -F none -p {{.L.SSH.Port}} -i {{.L.SSH.ClientKeyFile}} -o UserKnownHostsFile={{.L.SSH.KnownHostsFile}} -o StrictHostKeyChecking=yes -o BatchMode=yes" {{.D.OldRoot}}/var/www/ {{.L.SSH.User}}@127.0.0.1:{{.D.NewRoot}}/var/www/
-        undo: rm -rf {{.D.NewRoot}}/var/www
+      - action: mysql.fix_debian_sys_maint
+      - action: env.copy
+        with: {files: [/var/www/shop/.env]}
+      - action: cron.install
+        with: {cron_d: [/etc/cron.d/shop]}
+      - id: files-first
+        title: first full copy of the web files
+        action: files.sync
+        with: {paths: [/var/www/shop], exclude: [.env]}
+      - action: mysql.capture
+        with: {databases: [shop]}
+      - action: mysql.copy
+        with: {databases: [shop]}
+      - action: mysql.copy_users
+      - id: catchup-live
+        title: catch up while the site is live
+        action: mysql.catchup
+  - name: freeze
+    steps:
+      - action: mysql.freeze
+      - id: files-final
+        title: final file delta
+        action: files.sync
+        with: {paths: [/var/www/shop], exclude: [.env]}
+      - id: catchup-final
+        title: final catch-up
+        action: mysql.catchup
+      - action: mysql.verify
+        with: {databases: [shop]}
   - name: cutover
     steps:
+      - action: http.smoke
+        with:
+          urls: [https://{{.Domain}}/]
+          old: {http: {{printf "%q" .Web.Old.HTTPAddr}}, https: {{printf "%q" .Web.Old.HTTPSAddr}}}
+          new: {http: {{printf "%q" .Web.New.HTTPAddr}}, https: {{printf "%q" .Web.New.HTTPSAddr}}}
+          ca_file: {{.Web.CA.File}}
       - check: dns.ttl
       - action: dns.switch
+      - action: mysql.unfreeze
+        with: {keep_read_only: true}
       - check: dns.propagation
 `))
