@@ -135,11 +135,12 @@ func (r *renderer) top(doc *yamlDoc, a Answers) error {
 		}
 		set("$.dns.zone", zone)
 		set("$.dns.names", names)
-		if len(a.OldAddress) > 0 {
-			set("$.dns.old_address", a.OldAddress)
-		}
-		if len(a.NewAddress) > 0 {
-			set("$.dns.new_address", a.NewAddress)
+		// The template's example addresses must not survive into a real
+		// runbook: an unknown address is left empty, with a note.
+		set("$.dns.old_address", nonNil(a.OldAddress))
+		set("$.dns.new_address", nonNil(a.NewAddress))
+		if len(a.NewAddress) == 0 {
+			r.note("dns.new_address is empty: fill in the new server's address before the cut-over")
 		}
 	} else if doc.node("$.dns") != nil {
 		r.note("dns: no domain kept: the dns section is the template's example")
@@ -343,4 +344,12 @@ func trimDots(names []string) []string {
 		out[i] = strings.TrimSuffix(n, ".")
 	}
 	return out
+}
+
+// nonNil returns s, or an empty list, so YAML gets [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
