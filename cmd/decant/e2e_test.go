@@ -22,18 +22,7 @@ var (
 	decant string
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "decant-bin-")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	if decant, err = labtest.BuildDecant(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(labtest.Main(m, &theLab, lab.Options{}))
-}
+func TestMain(m *testing.M) { os.Exit(labtest.MainWithDecant(m, &theLab, &decant, lab.Options{})) }
 
 // runbookFor writes a runbook whose target is the lab's sshd and whose
 // target MySQL option file (with the root password) is the lab's.

@@ -26,18 +26,7 @@ var (
 	decant string
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "decant-init-bin-")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	if decant, err = labtest.BuildDecant(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(labtest.Main(m, &theLab, lab.Options{}))
-}
+func TestMain(m *testing.M) { os.Exit(labtest.MainWithDecant(m, &theLab, &decant, lab.Options{})) }
 
 // fixtureRoot is the Debian Apache tree of the discover tests: the lab's
 // "old server" configuration.

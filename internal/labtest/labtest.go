@@ -81,3 +81,19 @@ func Indent(s string, n int) string {
 	pad := strings.Repeat(" ", n)
 	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad)
 }
+
+// MainWithDecant builds the decant binary into *bin, then runs the tests
+// with a shared lab (as Main); the binary is removed afterwards.
+func MainWithDecant(m *testing.M, out **lab.Lab, bin *string, o lab.Options) int {
+	dir, err := os.MkdirTemp("", "decant-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = BuildDecant(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "labtest:", err)
+		return 1
+	}
+	return Main(m, out, o)
+}
