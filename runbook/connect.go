@@ -67,8 +67,13 @@ func (c *Connector) Host(ctx context.Context, name string) (hosts.Host, error) {
 	}
 	c.mu.Lock()
 	if h := c.hosts[name]; h != nil {
-		c.mu.Unlock()
-		return h, nil
+		if !dead(h) {
+			c.mu.Unlock()
+			return h, nil
+		}
+		// The link died (a dropped connection): forget it and the MySQL
+		// pools tunnelled through it, and dial again.
+		c.forget(name)
 	}
 	dm := c.dialing[name]
 	if dm == nil {
@@ -133,6 +138,24 @@ func (c *Connector) learnSecrets(ctx context.Context, name string, h hosts.Host)
 	}
 }
 
+// dead reports whether a host's connection is known to be lost.
+func dead(h hosts.Host) bool {
+	a, ok := h.(interface{ Alive() bool })
+	return ok && !a.Alive()
+}
+
+// forget drops a dead host and the pools reached through it; c.mu is held.
+func (c *Connector) forget(name string) {
+	c.hosts[name].Close()
+	delete(c.hosts, name)
+	for ep, db := range c.dbs {
+		if c.rb.MySQL[ep].Host == name {
+			db.Close()
+			delete(c.dbs, ep)
+		}
+	}
+}
+
 // MySQLEndpoint returns the runbook's endpoint settings.
 func (c *Connector) MySQLEndpoint(name string) (steps.MySQLEndpoint, bool) {
 	ep, ok := c.rb.MySQL[name]
@@ -145,16 +168,17 @@ func (c *Connector) MySQL(ctx context.Context, name string) (*sql.DB, error) {
 	if !ok {
 		return nil, fmt.Errorf("no mysql endpoint %q in the runbook (have: %s)", name, c.mysqlNames())
 	}
+	// Host first: it notices a dead link and drops the pools behind it.
+	h, err := c.Host(ctx, ep.Host)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	if db := c.dbs[name]; db != nil {
 		c.mu.Unlock()
 		return db, nil
 	}
 	c.mu.Unlock()
-	h, err := c.Host(ctx, ep.Host)
-	if err != nil {
-		return nil, err
-	}
 	db, err := mysqlx.Open(ctx, h, mysqlx.Endpoint{Name: name, Socket: ep.Socket, Address: ep.Address,
 		OptionsFile: ep.Options, User: ep.User}, c.secrets)
 	if err != nil {

@@ -258,6 +258,10 @@ func (s *SSH) keepalive(every time.Duration) {
 	}
 }
 
+// Alive reports whether the connection still works; a host that is not
+// alive must be dialed again (the connector does so on next use).
+func (s *SSH) Alive() bool { return s.lostErr() == nil }
+
 func (s *SSH) markDead(reason error) {
 	s.deadOnce.Do(func() {
 		s.deadReason = reason

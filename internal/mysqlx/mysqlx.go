@@ -10,6 +10,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -89,6 +91,10 @@ type Endpoint struct {
 }
 
 var dialerSeq atomic.Int64
+
+// The driver logs dropped connections to stderr by default, which would
+// write over the TUI; the errors reach the caller anyway.
+func init() { _ = mysql.SetLogger(log.New(io.Discard, "", 0)) }
 
 // ReadOptions reads an option file on h; "~/" is the login user's home there.
 func ReadOptions(ctx context.Context, h hosts.Host, path string) (Options, error) {
