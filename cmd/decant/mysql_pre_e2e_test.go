@@ -28,6 +28,7 @@ phases:
     steps:
       - check: mysql.debian_sys_maint
       - check: mysql.version
+      - check: mysql.triggers
       - action: mysql.fix_debian_sys_maint
 `, labtest.SSHHost(theLab), theLab.SSH.ClientKeyFile, theLab.SSH.KnownHostsFile,
 		theLab.Source.Addr, theLab.Source.OptionFile, theLab.Target.Addr, theLab.Target.OptionFile, theLab.Target.DebianCnf)
@@ -45,7 +46,7 @@ phases:
 		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = run(t, "", "check", rb)
-	if r.code != 0 {
+	if r.code != 0 || !strings.Contains(r.stdout, "allows several triggers per table and event") {
 		t.Fatalf("check after the fix: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	pw := password(t, theLab.Target.DebianCnf)

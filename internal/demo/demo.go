@@ -268,6 +268,7 @@ phases:
       - check: mysql.debian_sys_maint
       - check: mysql.space
       - check: mysql.users
+      - check: mysql.triggers
       - check: env.parity
         with: {files: [/var/www/shop/.env]}
       - check: cron.parity
