@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,23 +59,7 @@ func TestMySQLCopy(t *testing.T) {
 // the lab sshd's tunnel, as in production, and opens an engine on it.
 func mysqlCopyRunbook(t *testing.T, l *lab.Lab, steps string) *runbook.Engine {
 	t.Helper()
-	src := fmt.Sprintf(`name: mysql copy test
-hosts:
-  source: {address: local}
-  target:
-    address: %q
-    key: %q
-    known_hosts: %q
-mysql:
-  source: {host: source, socket: %q, options: %q}
-  target: {host: target, address: %q, options: %q}
-settings:
-  parallel: 3
-phases:
-  - name: move
-    steps:
-%s`, labtest.SSHHost(l), l.SSH.ClientKeyFile, l.SSH.KnownHostsFile, l.Source.Socket, l.Source.OptionFile,
-		l.Target.Addr, l.Target.OptionFile, steps)
+	src := labtest.Header(l, "mysql copy test") + "settings:\n  parallel: 3\nphases:\n  - name: move\n    steps:\n" + steps
 	path := filepath.Join(t.TempDir(), "rb.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

@@ -231,20 +231,7 @@ func SSHArgs(l *lab.Lab) []string {
 
 // Runbook writes a runbook copying the bench database with the given steps.
 func Runbook(dir string, l *lab.Lab, steps string) (string, error) {
-	src := fmt.Sprintf(`name: decant benchmark
-hosts:
-  source: {address: local}
-  target:
-    address: %q
-    key: %q
-    known_hosts: %q
-mysql:
-  source: {host: source, socket: %q, options: %q}
-  target: {host: target, address: %q, options: %q}
-phases:
-  - name: move
-    steps:
-%s`, labtest.SSHHost(l), l.SSH.ClientKeyFile, l.SSH.KnownHostsFile, l.Source.Socket, l.Source.OptionFile, l.Target.Addr, l.Target.OptionFile, steps)
+	src := labtest.Header(l, "decant benchmark") + "phases:\n  - name: move\n    steps:\n" + steps
 	os.MkdirAll(dir, 0o700)
 	path := filepath.Join(dir, fmt.Sprintf("rb-%d.yaml", time.Now().UnixNano()))
 	return path, os.WriteFile(path, []byte(src), 0o600)

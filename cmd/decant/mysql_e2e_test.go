@@ -26,17 +26,7 @@ import (
 // in the middle, then verifies.
 func mysqlE2ERunbook(t *testing.T, db string) string {
 	t.Helper()
-	src := fmt.Sprintf(`name: mysql e2e
-hosts:
-  source: {address: local}
-  target:
-    address: %q
-    key: %q
-    known_hosts: %q
-mysql:
-  source: {host: source, socket: %q, options: %q}
-  target: {host: target, address: %q, options: %q}
-phases:
+	src := labtest.Header(theLab, "mysql e2e") + fmt.Sprintf(`phases:
   - name: move
     steps:
       - id: copy
@@ -45,8 +35,7 @@ phases:
       - id: verify
         action: mysql.verify
         with: {databases: [%s]}
-`, labtest.SSHHost(theLab), theLab.SSH.ClientKeyFile, theLab.SSH.KnownHostsFile, theLab.Source.Socket, theLab.Source.OptionFile,
-		theLab.Target.Addr, theLab.Target.OptionFile, db, db)
+`, db, db)
 	path := filepath.Join(t.TempDir(), "rb.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

@@ -97,3 +97,21 @@ func MainWithDecant(m *testing.M, out **lab.Lab, bin *string, o lab.Options) int
 	}
 	return Main(m, out, o)
 }
+
+// Header is the top of a runbook on the lab: the source is this machine,
+// the target the lab sshd, and both MySQL endpoints the lab's servers, the
+// target reached through the SSH tunnel as in production. Phases follow.
+func Header(l *lab.Lab, name string) string {
+	return fmt.Sprintf(`name: %s
+hosts:
+  source: {address: local}
+  target:
+    address: %q
+    key: %q
+    known_hosts: %q
+mysql:
+  source: {host: source, socket: %q, options: %q}
+  target: {host: target, address: %q, options: %q, debian_cnf: %q}
+`, name, SSHHost(l), l.SSH.ClientKeyFile, l.SSH.KnownHostsFile, l.Source.Socket, l.Source.OptionFile,
+		l.Target.Addr, l.Target.OptionFile, l.Target.DebianCnf)
+}
