@@ -14,8 +14,8 @@ import (
 func TestDemoPlain(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
 	r := run(t, "", "demo", "--plain", "--dir", dir)
-	if r.code != 0 {
-		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "transcript.md"))
 	if err != nil {
@@ -26,8 +26,8 @@ func TestDemoPlain(t *testing.T) {
 			t.Errorf("transcript lacks %q", want)
 		}
 	}
-	if !strings.Contains(r.stdout, "transcript: "+filepath.Join(dir, "transcript.md")) {
-		t.Errorf("demo did not say where the transcript went:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "transcript: "+filepath.Join(dir, "transcript.md")) {
+		t.Errorf("demo did not say where the transcript went:\n%s", r.Stdout)
 	}
 	// Every step was undone: nothing is left on the new side but empty dirs.
 	filepath.WalkDir(filepath.Join(dir, "new"), func(p string, d os.DirEntry, err error) error {

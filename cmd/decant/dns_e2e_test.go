@@ -57,23 +57,23 @@ phases:
 
 	// Warm one resolver so it keeps the old answer after the switch.
 	r := run(t, "", "propagation", rb)
-	if r.code != 1 || !strings.Contains(r.stdout, "192.0.2.10") {
-		t.Fatalf("propagation before: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "192.0.2.10") {
+		t.Fatalf("propagation before: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "run", "--plain", rb)
-	if r.code != 3 || !strings.Contains(r.stdout, `--confirm shop.test`) {
-		t.Fatalf("switch without the typed domain: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 3 || !strings.Contains(r.Stdout, `--confirm shop.test`) {
+		t.Fatalf("switch without the typed domain: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "TTL lowered at") || !strings.Contains(r.stdout, "wait until") {
-		t.Fatalf("dns.ttl does not use the journal's record of the TTL lowering:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "TTL lowered at") || !strings.Contains(r.Stdout, "wait until") {
+		t.Fatalf("dns.ttl does not use the journal's record of the TTL lowering:\n%s", r.Stdout)
 	}
 	r = run(t, "", "run", "--plain", "--confirm", "shop.test", "--waive", "dns.ttl=lab: old TTL not waited out", rb)
-	if r.code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "propagation", rb)
-	if r.code != 1 || !strings.Contains(r.stdout, "old") {
-		t.Fatalf("propagation right after the switch should show cached old answers: exit %d\n%s", r.code, r.stdout)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "old") {
+		t.Fatalf("propagation right after the switch should show cached old answers: exit %d\n%s", r.Code, r.Stdout)
 	}
 	key, _ := os.ReadFile(l.KeyFile)
 	j, _ := os.ReadFile(rb + ".decant/journal.jsonl")
@@ -81,8 +81,8 @@ phases:
 		t.Fatal("TSIG secret in the journal (or not found in the key file)")
 	}
 	r = run(t, "", "undo", "--yes", rb)
-	if r.code != 0 {
-		t.Fatalf("undo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("undo: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if after := zoneNoSOA(l); after != before {
 		t.Fatalf("zone after undo differs:\nbefore %s\nafter  %s", before, after)

@@ -51,28 +51,6 @@ phases:
 	return path, work
 }
 
-type result struct {
-	code   int
-	stdout string
-	stderr string
-}
-
-func run(t *testing.T, stdin string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(decant, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errb.String()}
-}
-
 func journalLines(t *testing.T, rb string) []map[string]any {
 	t.Helper()
 	f, err := os.Open(rb + ".decant/journal.jsonl")
@@ -93,21 +71,6 @@ func journalLines(t *testing.T, rb string) []map[string]any {
 	return out
 }
 
-func password(t *testing.T, optionFile string) string {
-	t.Helper()
-	b, err := os.ReadFile(optionFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "password"); ok {
-			return strings.Trim(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), "=")), `"'`)
-		}
-	}
-	t.Fatal("no password in option file")
-	return ""
-}
-
 // A plain run of a check and a shell step with undo on the lab's target over
 // SSH; undo reverts it; the transcript shows it with secrets redacted.
 func TestPlainRunUndoTranscript(t *testing.T) {
@@ -124,19 +87,19 @@ func TestPlainRunUndoTranscript(t *testing.T) {
         undo: rm %[1]s
 `, marker, theLab.Target.OptionFile))
 	r := run(t, "", "run", "--plain", rb)
-	if r.code != 0 {
-		t.Fatalf("run exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("run exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("shell step did not run on the target: %v", err)
 	}
 	for _, want := range []string{"preflight/ssh.reachable", "PASS", "marker", "done", "[REDACTED]"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("plain output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("plain output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	// Every line is timestamped.
-	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		if _, err := time.Parse(time.RFC3339, strings.Fields(l)[0]); err != nil {
 			t.Errorf("line without timestamp: %q", l)
 		}
@@ -144,8 +107,8 @@ func TestPlainRunUndoTranscript(t *testing.T) {
 	secret := password(t, theLab.Target.OptionFile)
 
 	r = run(t, "", "undo", "--yes", rb)
-	if r.code != 0 {
-		t.Fatalf("undo exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("undo exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatalf("undo left the marker: %v", err)
@@ -153,8 +116,8 @@ func TestPlainRunUndoTranscript(t *testing.T) {
 	for _, format := range []string{"md", "json"} {
 		out := filepath.Join(work, "t."+format)
 		r = run(t, "", "transcript", rb, "--format", format, "-o", out)
-		if r.code != 0 {
-			t.Fatalf("transcript exit %d: %s", r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("transcript exit %d: %s", r.Code, r.Stderr)
 		}
 		b, _ := os.ReadFile(out)
 		if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
@@ -224,12 +187,12 @@ func TestKillMidActionAndResume(t *testing.T) {
 	_ = cmd.Wait()
 
 	r := run(t, "", "run", "--plain", rb)
-	if r.code != 3 || !strings.Contains(r.stderr+r.stdout, "--on-interrupted") {
-		t.Fatalf("resume without a choice: exit %d, want 3 and a hint\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 3 || !strings.Contains(r.Stderr+r.Stdout, "--on-interrupted") {
+		t.Fatalf("resume without a choice: exit %d, want 3 and a hint\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "run", "--plain", "--on-interrupted=retry", rb)
-	if r.code != 0 {
-		t.Fatalf("resume exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("resume exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	after := readFile(rb + ".decant/journal.jsonl")
 	if !strings.HasPrefix(after, before) {
@@ -251,8 +214,8 @@ func TestKillMidActionAndResume(t *testing.T) {
 	if got != want {
 		t.Fatalf("slow step events:\n got %s\nwant %s", got, want)
 	}
-	if !strings.Contains(r.stdout, "resumed") || !strings.Contains(r.stdout, "last") {
-		t.Fatalf("resume did not finish the run:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "resumed") || !strings.Contains(r.Stdout, "last") {
+		t.Fatalf("resume did not finish the run:\n%s", r.Stdout)
 	}
 }
 
@@ -278,10 +241,10 @@ func TestHostKeyMismatch(t *testing.T) {
         run: touch %s
 `, marker))
 	r := run(t, "", "run", "--plain", rb)
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatal("run succeeded against a mismatching host key")
 	}
-	all := r.stdout + r.stderr
+	all := r.Stdout + r.Stderr
 	if !strings.Contains(all, "does not match known_hosts") || !strings.Contains(all, "SHA256:") {
 		t.Fatalf("no clear host key message:\n%s", all)
 	}
@@ -291,8 +254,8 @@ func TestHostKeyMismatch(t *testing.T) {
 	// The preflight check reports it as a failure with exit code 2.
 	rb2, _ := runbookFor(t, other, "  - name: preflight\n    steps:\n      - check: ssh.reachable\n")
 	r = run(t, "", "check", rb2)
-	if r.code != 2 || !strings.Contains(r.stdout, "does not match known_hosts") {
-		t.Fatalf("check exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stdout, "does not match known_hosts") {
+		t.Fatalf("check exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -306,8 +269,8 @@ func TestCheckExitCodesAndJSON(t *testing.T) {
         with: {host: target, tools: [no-such-tool-decant]}
 `)
 	r := run(t, "", "check", "--json", rb)
-	if r.code != 2 {
-		t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var doc struct {
 		Status string
@@ -317,8 +280,8 @@ func TestCheckExitCodesAndJSON(t *testing.T) {
 			Findings []struct{ Status, Message, Fix string }
 		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.Stdout)
 	}
 	if doc.Status != "fail" || len(doc.Checks) != 2 || doc.Checks[0].Status != "pass" || doc.Checks[1].Status != "fail" {
 		t.Fatalf("doc = %+v", doc)
@@ -327,12 +290,12 @@ func TestCheckExitCodesAndJSON(t *testing.T) {
 		t.Fatalf("findings = %+v", f)
 	}
 	r = run(t, "", "check", "--waive", "tools=installed at cut-over", rb)
-	if r.code != 1 {
-		t.Fatalf("waived check: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 {
+		t.Fatalf("waived check: exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "transcript", rb)
-	if !strings.Contains(r.stdout, "installed at cut-over") {
-		t.Fatalf("waiver reason not in transcript:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "installed at cut-over") {
+		t.Fatalf("waiver reason not in transcript:\n%s", r.Stdout)
 	}
 }
 
@@ -340,12 +303,12 @@ func TestMalformedRunbookCLI(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(path, []byte("name: x\nphases:\n  - name: p\n    steps:\n      - chek: ssh.reachable\n"), 0o600)
 	r := run(t, "", "run", "--plain", path)
-	if r.code != 64 {
-		t.Fatalf("exit %d, want 64", r.code)
+	if r.Code != 64 {
+		t.Fatalf("exit %d, want 64", r.Code)
 	}
 	want := path + `:5:9: unknown field "chek"`
-	if strings.TrimSpace(r.stderr) != want {
-		t.Fatalf("stderr = %q, want %q", r.stderr, want)
+	if strings.TrimSpace(r.Stderr) != want {
+		t.Fatalf("stderr = %q, want %q", r.Stderr, want)
 	}
 	if _, err := os.Stat(path + ".decant"); err == nil {
 		t.Fatal("a malformed runbook created state")
@@ -358,8 +321,8 @@ func TestUnreachableHost(t *testing.T) {
 	b, _ := os.ReadFile(rb)
 	os.WriteFile(rb, bytes.Replace(b, []byte(theLab.SSH.Addr), []byte("127.0.0.1:1"), 1), 0o600)
 	r := run(t, "", "check", rb)
-	if r.code != 2 || !strings.Contains(r.stdout, "cannot reach target") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stdout, "cannot reach target") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -375,8 +338,8 @@ func TestPlainConfirmations(t *testing.T) {
         confirm: true
 `, marker))
 	r := run(t, "", "run", "--plain", rb)
-	if r.code != 3 || !strings.Contains(r.stdout, "pass --yes") {
-		t.Fatalf("no tty, no --yes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 3 || !strings.Contains(r.Stdout, "pass --yes") {
+		t.Fatalf("no tty, no --yes: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	cmd := exec.Command(decant, "run", "--plain", rb)
 	cmd.Env = append(os.Environ(), "DECANT_ASSUME_TTY_IN=1")
@@ -398,3 +361,10 @@ func TestPlainConfirmations(t *testing.T) {
 		t.Fatal("confirmed step did not run")
 	}
 }
+
+func run(t *testing.T, stdin string, args ...string) labtest.Result {
+	t.Helper()
+	return labtest.Run(t, decant, stdin, args...)
+}
+
+func password(t *testing.T, optionFile string) string { return labtest.Password(t, optionFile) }

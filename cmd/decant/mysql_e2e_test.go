@@ -119,25 +119,25 @@ var mysqlE2ERowsCopied = regexp.MustCompile(`rows copied: (\d+) rows`)
 func mysqlE2EFinish(t *testing.T, rb string, args ...string) {
 	t.Helper()
 	r := run(t, "", append(append([]string{"run", "--plain"}, args...), rb)...)
-	if r.code != 0 {
-		t.Fatalf("resumed run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("resumed run: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "resuming an interrupted copy") {
-		t.Fatalf("the second run did not resume:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "resuming an interrupted copy") {
+		t.Fatalf("the second run did not resume:\n%s", r.Stdout)
 	}
-	m := mysqlE2ERowsCopied.FindStringSubmatch(r.stdout)
+	m := mysqlE2ERowsCopied.FindStringSubmatch(r.Stdout)
 	if m == nil {
-		t.Fatalf("no row count in:\n%s", r.stdout)
+		t.Fatalf("no row count in:\n%s", r.Stdout)
 	}
 	n, _ := strconv.Atoi(m[1])
 	if n <= 0 || n >= 24000 {
-		t.Fatalf("the resumed copy read %d rows of 24000: it did not start at the first unfinished chunk\n%s", n, r.stdout)
+		t.Fatalf("the resumed copy read %d rows of 24000: it did not start at the first unfinished chunk\n%s", n, r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "ok mysql_e2e") && !strings.Contains(r.stdout, "24000 rows match") {
-		t.Fatalf("verify did not pass:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "ok mysql_e2e") && !strings.Contains(r.Stdout, "24000 rows match") {
+		t.Fatalf("verify did not pass:\n%s", r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "1 secondary index(es) built") {
-		t.Fatalf("the deferred index was not built after the resume:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "1 secondary index(es) built") {
+		t.Fatalf("the deferred index was not built after the resume:\n%s", r.Stdout)
 	}
 	t.Logf("resumed copy read %d of 24000 rows", n)
 }

@@ -36,18 +36,18 @@ phases:
 	os.WriteFile(rb, []byte(src), 0o600)
 
 	r := run(t, "", "check", rb)
-	if r.code != 2 || !strings.Contains(r.stdout, "1045") || !strings.Contains(r.stdout, "fix action: mysql.fix_debian_sys_maint") {
-		t.Fatalf("check before the fix: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stdout, "1045") || !strings.Contains(r.Stdout, "fix action: mysql.fix_debian_sys_maint") {
+		t.Fatalf("check before the fix: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// A failing check blocks the actions of its phase, except the fix it
 	// offers; once the fix ran, the check runs again and passes.
 	r = run(t, "", "run", "--plain", "--yes", rb)
-	if r.code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "check", rb)
-	if r.code != 0 || !strings.Contains(r.stdout, "allows several triggers per table and event") {
-		t.Fatalf("check after the fix: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "allows several triggers per table and event") {
+		t.Fatalf("check after the fix: exit %d, want 0\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	pw := password(t, theLab.Target.DebianCnf)
 	j, _ := os.ReadFile(rb + ".decant/journal.jsonl")
@@ -55,11 +55,11 @@ phases:
 		t.Fatal("debian.cnf password in the journal")
 	}
 	r = run(t, "", "undo", "--yes", rb)
-	if r.code != 0 {
-		t.Fatalf("undo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("undo: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = run(t, "", "check", rb)
-	if r.code != 2 {
-		t.Fatalf("check after undo: exit %d, want 2\n%s", r.code, r.stdout)
+	if r.Code != 2 {
+		t.Fatalf("check after undo: exit %d, want 2\n%s", r.Code, r.Stdout)
 	}
 }

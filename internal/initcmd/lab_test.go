@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -32,27 +31,6 @@ func TestMain(m *testing.M) { os.Exit(labtest.MainWithDecant(m, &theLab, &decant
 // "old server" configuration.
 func fixtureRoot() string {
 	return filepath.Join(labtest.RepoRoot(), "internal", "discover", "testdata", "apache-debian")
-}
-
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func run(t *testing.T, stdin string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(decant, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errb.String()}
 }
 
 func labDatabases(t *testing.T) {
@@ -88,12 +66,12 @@ func TestInitYesThenCheck(t *testing.T) {
 	start := time.Now()
 	r := run(t, "", args...)
 	t.Logf("init took %s", time.Since(start).Round(time.Millisecond))
-	if r.code != 0 {
-		t.Fatalf("init exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("init exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	for _, want := range []string{"init_shop", "/var/www/shop/.env", "crontab", "zone shop.test.  NS ns1.shop.test. ns2.shop.test.", "wrote " + out, "decant check " + out} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("init output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("init output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	fi, err := os.Stat(out)
@@ -148,29 +126,29 @@ func TestInitYesThenCheck(t *testing.T) {
 	// decant check runs it: findings or not, never a usage error.
 	start = time.Now()
 	c := run(t, "", "check", out)
-	t.Logf("check took %s, exit %d", time.Since(start).Round(time.Millisecond), c.code)
-	if c.code != 0 && c.code != 1 && c.code != 2 {
-		t.Fatalf("check exit %d (want 0, 1 or 2)\nstdout:\n%s\nstderr:\n%s", c.code, c.stdout, c.stderr)
+	t.Logf("check took %s, exit %d", time.Since(start).Round(time.Millisecond), c.Code)
+	if c.Code != 0 && c.Code != 1 && c.Code != 2 {
+		t.Fatalf("check exit %d (want 0, 1 or 2)\nstdout:\n%s\nstderr:\n%s", c.Code, c.Stdout, c.Stderr)
 	}
-	if !strings.Contains(c.stdout, "preflight:") {
-		t.Errorf("check printed no verdict:\n%s\n%s", c.stdout, c.stderr)
+	if !strings.Contains(c.Stdout, "preflight:") {
+		t.Errorf("check printed no verdict:\n%s\n%s", c.Stdout, c.Stderr)
 	}
-	if strings.Contains(c.stdout+c.stderr, "unknown") && strings.Contains(c.stdout+c.stderr, "kind") {
-		t.Errorf("check complains about kinds:\n%s%s", c.stdout, c.stderr)
+	if strings.Contains(c.Stdout+c.Stderr, "unknown") && strings.Contains(c.Stdout+c.Stderr, "kind") {
+		t.Errorf("check complains about kinds:\n%s%s", c.Stdout, c.Stderr)
 	}
 
 	// Again without --force: refused, file untouched.
 	before, _ := os.ReadFile(out)
 	r = run(t, "", args...)
-	if r.code != 64 || !strings.Contains(r.stderr, "already exists") {
-		t.Errorf("second init: exit %d, stderr %q; want 64 and already exists", r.code, r.stderr)
+	if r.Code != 64 || !strings.Contains(r.Stderr, "already exists") {
+		t.Errorf("second init: exit %d, stderr %q; want 64 and already exists", r.Code, r.Stderr)
 	}
 	if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
 		t.Error("second init changed the file")
 	}
 	r = run(t, "", append(args, "--force", "--name", "forced")...)
-	if r.code != 0 {
-		t.Fatalf("init --force: exit %d\n%s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("init --force: exit %d\n%s", r.Code, r.Stderr)
 	}
 	if rb, err := runbook.Load(out); err != nil || rb.Name != "forced" {
 		t.Errorf("after --force: name %v, err %v", rb, err)
@@ -178,19 +156,19 @@ func TestInitYesThenCheck(t *testing.T) {
 
 	// No terminal and no --yes: a usage error, nothing asked.
 	r = run(t, "", "init", "--target", "deploy@host", "--out", filepath.Join(work, "other.yaml"), "--root", fixtureRoot())
-	if r.code != 64 || !strings.Contains(r.stderr, "--yes required") {
-		t.Errorf("init without --yes: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 64 || !strings.Contains(r.Stderr, "--yes required") {
+		t.Errorf("init without --yes: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	// --out - prints the runbook; the summary goes to stderr.
 	r = run(t, "", "init", "--yes", "--target", "deploy@203.0.113.7", "--root", fixtureRoot(), "--no-mysql", "--no-dns", "--no-services", "--out", "-")
-	if r.code != 0 {
-		t.Fatalf("init --out -: exit %d\n%s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("init --out -: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if _, err := runbook.Parse("stdout", []byte(r.stdout)); err != nil {
-		t.Errorf("printed runbook does not parse: %v\n%s", err, r.stdout)
+	if _, err := runbook.Parse("stdout", []byte(r.Stdout)); err != nil {
+		t.Errorf("printed runbook does not parse: %v\n%s", err, r.Stdout)
 	}
-	if !strings.Contains(r.stderr, "Web sites") || strings.Contains(r.stdout, "Web sites") {
-		t.Errorf("summary not on stderr only:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	if !strings.Contains(r.Stderr, "Web sites") || strings.Contains(r.Stdout, "Web sites") {
+		t.Errorf("summary not on stderr only:\nstdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
 	}
 }
 
@@ -250,8 +228,8 @@ func TestInitOwnTemplateCheck(t *testing.T) {
 	}
 	out := filepath.Join(work, "decant.yaml")
 	r := run(t, "", append(labArgs(t, dl, filepath.Join(work, "new"), out), "--template", tmpl)...)
-	if r.code != 0 {
-		t.Fatalf("init exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("init exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	rb, err := runbook.Load(out)
 	if err != nil {
@@ -263,14 +241,14 @@ func TestInitOwnTemplateCheck(t *testing.T) {
 	}
 	for _, k := range []string{"mysql.version", "mysql.space", "env.parity", "cron.parity", "dns.ttl", "http.parity"} {
 		if !kinds[k] {
-			t.Errorf("step %s missing from the filled runbook:\n%s", k, r.stdout)
+			t.Errorf("step %s missing from the filled runbook:\n%s", k, r.Stdout)
 		}
 	}
 	start := time.Now()
 	c := run(t, "", "check", "--json", out)
-	t.Logf("check took %s, exit %d", time.Since(start).Round(time.Millisecond), c.code)
-	if c.code != 0 && c.code != 1 && c.code != 2 {
-		t.Fatalf("check exit %d\nstdout:\n%s\nstderr:\n%s", c.code, c.stdout, c.stderr)
+	t.Logf("check took %s, exit %d", time.Since(start).Round(time.Millisecond), c.Code)
+	if c.Code != 0 && c.Code != 1 && c.Code != 2 {
+		t.Fatalf("check exit %d\nstdout:\n%s\nstderr:\n%s", c.Code, c.Stdout, c.Stderr)
 	}
 	var doc struct {
 		Checks []struct {
@@ -279,8 +257,8 @@ func TestInitOwnTemplateCheck(t *testing.T) {
 			Findings []struct{ Status, Subject, Message string }
 		}
 	}
-	if err := json.Unmarshal([]byte(c.stdout), &doc); err != nil {
-		t.Fatalf("check --json: %v\n%s", err, c.stdout)
+	if err := json.Unmarshal([]byte(c.Stdout), &doc); err != nil {
+		t.Fatalf("check --json: %v\n%s", err, c.Stdout)
 	}
 	byKind := map[string]string{}
 	for _, ch := range doc.Checks {
@@ -381,17 +359,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func password(t *testing.T, optionFile string) string {
+func run(t *testing.T, stdin string, args ...string) labtest.Result {
 	t.Helper()
-	b, err := os.ReadFile(optionFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "password"); ok {
-			return strings.Trim(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), "=")), `"'`)
-		}
-	}
-	t.Fatal("no password in option file")
-	return ""
+	return labtest.Run(t, decant, stdin, args...)
 }
+
+func password(t *testing.T, optionFile string) string { return labtest.Password(t, optionFile) }

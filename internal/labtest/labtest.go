@@ -3,6 +3,7 @@
 package labtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/decant-sh/decant/internal/lab"
+	"github.com/decant-sh/decant/internal/mysqlx"
 )
 
 // Main starts a lab for the package's tests, runs them, and stops it.
@@ -114,4 +116,43 @@ mysql:
   target: {host: target, address: %q, options: %q, debian_cnf: %q}
 `, name, SSHHost(l), l.SSH.ClientKeyFile, l.SSH.KnownHostsFile, l.Source.Socket, l.Source.OptionFile,
 		l.Target.Addr, l.Target.OptionFile, l.Target.DebianCnf)
+}
+
+// Result is what a run of the real binary produced.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// Run runs the decant binary bin with args and stdin and returns its exit
+// code and output; only a failure to start it fails the test.
+func Run(t testing.TB, bin, stdin string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return Result{code, out.String(), errb.String()}
+}
+
+// Password is the password in a my.cnf-style option file (the lab's), for
+// tests that check it never leaks.
+func Password(t testing.TB, optionFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(optionFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := mysqlx.ParseOptions(b).Password
+	if pw == "" {
+		t.Fatalf("no password in %s", optionFile)
+	}
+	return pw
 }
